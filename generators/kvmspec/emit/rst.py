@@ -193,10 +193,6 @@ def enabled_exits(cap: Capability, exits: list) -> list:
     return [e for e in exits if e.requires is cap]
 
 
-def version_key(v: Version) -> tuple:
-    return v.parts
-
-
 @dataclass
 class PlacedSection:
     """A section of the generated api.rst: its heading, the items it describes
@@ -494,14 +490,14 @@ class Generator:
     @staticmethod
     def releases(model: Model, set_of: dict) -> list[tuple[Version, list[str], list[str], list[str]]]:
         """(release, what it added, changed and removed), newest first, as RST list entries."""
-        added: dict[tuple, list[str]] = {}
-        removed: dict[tuple, list[str]] = {}
-        changed: dict[tuple, list[str]] = {}
-        versions: dict[tuple, Version] = {}
+        entries: dict[tuple, tuple[Version, list[str], list[str], list[str]]] = {}   # by the release's parts
+        added, changed, removed = 1, 2, 3   # where an entry keeps each list
 
-        def add(table: dict, v: Version, text: str) -> None:
-            versions.setdefault(version_key(v), v)
-            table.setdefault(version_key(v), []).append(text)
+        def add(column: int, v: Version, text: str) -> None:
+            entry = entries.get(v.parts)
+            if entry is None:
+                entry = entries[v.parts] = (v, [], [], [])
+            entry[column].append(text)
 
         for item in model.items:
             if isinstance(item, (Ioctl, Capability)):
@@ -518,33 +514,39 @@ class Generator:
             else:
                 text, what = f"``{item.name}``", item.kind
             label = f"{text} ({what})" if what else text
+            since = item.since.parts
             add(added, item.since, label)
             for move in item.moves:
                 add(changed, move.until, f"{label} moved from the {move.header} header to the {item.header_at(move.until)} "
                                          f"header")
             history = getattr(item, "history", ())
-            for before, after in zip(history, [*history[1:], None]):
-                now = after.expr if after is not None else item.expr   # type: ignore[attr-defined]
-                add(changed, before.until, f"{label}: ``{before.expr}`` became ``{now}``")
+            if history:
+                for before, after in zip(history, [*history[1:], None]):
+                    now = after.expr if after is not None else item.expr   # type: ignore[attr-defined]
+                    add(changed, before.until, f"{label}: ``{before.expr}`` became ``{now}``")
             if item.removed is not None:
                 add(removed, item.removed.since, label + (f", moved to {item.removed.moved_to}"
                                                           if item.removed.moved_to else ""))
             if isinstance(item, (Enum, FlagSet)):
                 for v in item.values:
-                    if version_key(v.since) != version_key(item.since):
+                    if v.since.parts != since:
                         add(added, v.since, f"``{v.name}`` (in {text})")
                     if v.removed is not None and item.removed is None:
                         add(removed, v.removed.since, f"``{v.name}`` (in {text})")
-                    for before, after in zip(v.history, [*v.history[1:], None]):
-                        now = after.expr if after is not None else v.expr
-                        add(changed, before.until, f"``{v.name}`` (in {text}): ``{before.expr}`` became ``{now}``")
-            if isinstance(item, Record) and item.name:
+                    if v.history:
+                        for before, after in zip(v.history, [*v.history[1:], None]):
+                            now = after.expr if after is not None else v.expr
+                            add(changed, before.until, f"``{v.name}`` (in {text}): ``{before.expr}`` became ``{now}``")
+            elif isinstance(item, Record):
+                c_type = item.c_type
                 for path, f, _ in item.walk():
-                    if f.since is not None and f.name and version_key(f.since) != version_key(item.since):
-                        add(added, f.since, f"field ``{path}`` of ``{item.c_type}``")
+                    if f.since is not None and f.name and f.since.parts != since:
+                        add(added, f.since, f"field ``{path}`` of ``{c_type}``")
                 for rec in item.records_within(every_field=True):
                     for f in rec.fields:
-                        where = f"``{f.name}`` of ``{item.c_type}``" if f.name else f"a member of ``{item.c_type}``"
+                        if f.until is None and not f.history:
+                            continue
+                        where = f"``{f.name}`` of ``{c_type}``" if f.name else f"a member of ``{c_type}``"
                         if f.until is not None:
                             add(removed, f.until, f"field {where}")
                         for past in f.history:
@@ -553,5 +555,4 @@ class Generator:
                                 f"of type ``{past.type}``" if past.type else "",
                                 f"``[{past.array}]``" if past.array else "") if part)
                             add(changed, past.until, f"field {where}, before: {was}")
-        keys = sorted(set(added) | set(removed) | set(changed), reverse=True)
-        return [(versions[k], added.get(k, []), changed.get(k, []), removed.get(k, [])) for k in keys]
+        return [entries[key] for key in sorted(entries, reverse=True)]
