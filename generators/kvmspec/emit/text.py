@@ -59,7 +59,12 @@ def summary(text: str) -> str:
     """The first paragraph, as one line (paragraphs(text)[0], without splitting the rest)."""
     text = text.strip()
     end = text.find("\n\n")
-    return " ".join((text if end < 0 else text[:end]).split())
+    if end >= 0:
+        text = text[:end]
+    line = text.replace("\n", " ")
+    # " ".join(text.split()), without splitting a text whose only white space is single
+    # spaces and line breaks (isprintable() is false for every other white space).
+    return line if line[-1:] != " " and "  " not in line and line.isprintable() else " ".join(line.split())
 
 
 def wrap(text: str, width: int = 76, indent: str = "", first: str | None = None) -> str:
