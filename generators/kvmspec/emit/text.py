@@ -63,7 +63,12 @@ def summary(text: str) -> str:
     """The first paragraph, as one line (paragraphs(text)[0], without splitting the rest)."""
     text = text.strip()
     end = text.find("\n\n")
-    return " ".join((text if end < 0 else text[:end]).split())
+    if end >= 0:
+        text = text[:end]
+    line = text.replace("\n", " ")
+    # " ".join(text.split()), without splitting a text whose only white space is single
+    # spaces and line breaks (isprintable() is false for every other white space).
+    return line if line[-1:] != " " and "  " not in line and line.isprintable() else " ".join(line.split())
 
 
 def wrap(text: str, width: int = 76, indent: str = "", first: str | None = None) -> str:
@@ -161,6 +166,22 @@ def rst_cell(text: str) -> str:
     return text
 
 
+# _LIST_START for the cells of a column joined with NULs, a NUL before and after
+# each: a cell's end, where $ matched, is the NUL after it (or a line break
+# before that NUL).
+_LIST_CELL = re.compile("\x00(?:" + _LIST_START.pattern.replace("$", "\n?\x00") + ")")
+
+
+def _escaped(column: tuple[str, ...]) -> tuple[str, ...]:
+    """rst_cell of every cell of a table's column: one search of the whole
+    column finds whether any cell needs it (the rare one that does is escaped
+    with all the others), rather than a call for each cell."""
+    joined = "\x00".join(("", *column, ""))
+    if joined.count("\x00") == len(column) + 1 and _LIST_CELL.search(joined) is None:
+        return column
+    return tuple(map(rst_cell, column))
+
+
 def _one_line(text: str, width: int) -> bool:
     """Whether fill_lines would give the text back as one line unchanged: it
     fits, and its only white space is single spaces between words (tested
@@ -172,22 +193,20 @@ def _one_line(text: str, width: int) -> bool:
 def rst_table(rows: list[list[str]], header: list[str] | None = None, indent: str = "  ",
               last_width: int = 60) -> str:
     """A reStructuredText simple table; the last column wraps onto continuation rows."""
-    all_rows = [list(map(rst_cell, r)) for r in ([header] if header else []) + rows]
-    *lead_columns, last = zip(*all_rows)
-    lead = [max(1, *map(len, column)) for column in lead_columns]   # every column's width but the last's
+    *lead, last = map(_escaped, zip(*([header] if header else []) + rows))   # the table's columns
+    widths = [max(1, *map(len, column)) for column in lead]
     wrapped = [[c] if _one_line(c, last_width) else fill_lines(c.split(), last_width) or [""] for c in last]
-    widths = lead + [max(1, *(len(line) for lines in wrapped for line in lines))]
+    widths.append(max(1, *(len(line) for lines in wrapped for line in lines)))
     border = indent + "  ".join("=" * w for w in widths)
+    if lead and "" in lead[0]:
+        lead[0] = tuple(c or ".." for c in lead[0])   # an empty first cell would make its row a continuation row
     # A row: every column but the last padded to its width; a continuation row has only the last.
-    row = ("".join(f"{{:<{w}}}  " for w in lead) + "{}").format
-    continued = indent + " " * sum(w + 2 for w in lead)
+    row = ("".join(f"{{:<{w}}}  " for w in widths[:-1]) + "{}").format
+    continued = indent + " " * sum(w + 2 for w in widths[:-1])
 
     out = [border]
-    for index, (r, lines) in enumerate(zip(all_rows, wrapped)):
-        if lead and not r[0]:
-            r[0] = ".."  # an empty first cell would make this a continuation row
-        r[-1] = lines[0]
-        out.append((indent + row(*r)).rstrip())
+    for index, (cells, lines) in enumerate(zip(zip(*lead, [lines[0] for lines in wrapped]), wrapped)):
+        out.append((indent + row(*cells)).rstrip())
         for cont in lines[1:]:
             out.append((continued + cont).rstrip())
         if header and index == 0:
