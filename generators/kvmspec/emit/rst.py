@@ -138,7 +138,7 @@ def tabulated(model: Model, prefixes) -> dict[str, list[TabulatedName]]:
     function-like macro whose name starts with it, in spec order (a value
     set's values where the set is). The model's items are walked once for all
     the prefixes, and a row is made only for a name that matches one."""
-    names: list[tuple[str, object, object]] = []   # (name, constant, macro or value, its value set or None)
+    names: list[tuple[str, object, object]] = []   # (name, the constant, macro or value, its value set or None)
     for item in model.items:
         if not item.emitted:
             continue
