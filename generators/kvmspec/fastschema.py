@@ -368,7 +368,3 @@ def _text_check(keywords: dict, typed: bool) -> Predicate:
             return not typed
         return (strings is None or x in strings) and len(x) >= least and (search is None or search(x) is not None)
     return on_text
-
-
-def compile_definition(document: dict, definition: str) -> Predicate:
-    return Compiler(document).ref(f"#/$defs/{definition}")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from sys import intern
-from itertools import accumulate, repeat
+from itertools import repeat
 from operator import sub
 from typing import Any, Optional
 
@@ -233,12 +233,8 @@ class _Reader:
                 rest = rest.rstrip(" ")
                 result[key] = _resolve(rest) if first in resolvable else rest
             elif first == '"':
-                value, close = self.quoted(line, col)
-                if close + 1 < len(line):
-                    self.after_value(line, close + 1)
-                self.ends_here(i, n)
                 positions += (i, n, i, col)
-                result[key] = value
+                result[key] = self.double_quoted(line, col, i, n)
                 if result._styles is None:
                     result._styles = {}
                 result._styles[key] = '"'
