@@ -14,6 +14,7 @@ from .. import expr
 from ..layout import HOST_ABIS as ABIS, Scalar, host
 from ..model import ExitReason, Field, FunctionMacro, Ioctl, Item, Model, Record
 from ..valuetype import value_type
+from .text import rendered_once
 
 
 @value_type
@@ -392,25 +393,12 @@ def used_by(model: Model, ioctls: list[Ioctl]) -> dict[str, list[Ioctl]]:
     return {r.name: users.get(id(r), []) for r in model.records if r.present}
 
 
-def ioctl_docs(env):
-    """docs.j2's ioctl_doc as a function that renders each ioctl's text once: the module's
-    Ioctl and every API method of the ioctl (one per kind of descriptor) say the same."""
-    macro = env.get_template("python/docs.j2").make_module().ioctl_doc
-    done: dict[str, str] = {}
-
-    def ioctl_doc(ioctl: Ioctl) -> str:
-        text = done.get(ioctl.name)
-        if text is None:
-            text = done[ioctl.name] = macro(ioctl)
-        return text
-    return ioctl_doc
-
-
 class Generator:
     name = "python"
 
     def render(self, model: Model, env) -> dict[str, str]:
-        ioctl_doc = ioctl_docs(env)
+        # an ioctl's doc is the same in the module's Ioctl and in each of its API methods
+        ioctl_doc = rendered_once(env.get_template("python/docs.j2").make_module().ioctl_doc)
         items = [i for i in model.c_order() if i.present]
         classes = {r.name: py_classes(r) for r in model.records if r.present}
         ioctls = [i for i in model.ioctls if i.present]

@@ -9,7 +9,7 @@ from typing import Optional
 from ..model import (Capability, Constant, DocChapter, DocLayout, Enum, FlagSet, FunctionMacro, Ioctl, Model,
                      Record, Version)
 from . import arch_pages, site
-from .text import rst_ref
+from .text import rendered_once, rst_ref
 
 
 def referenced_records(record: Record) -> list[Record]:
@@ -296,14 +296,7 @@ class Generator:
         # Every value set's table is rendered once too, the first time it is
         # wanted (most sets are listed by a section of api.rst and again on
         # the site's pages of value sets).
-        tables: dict[int, str] = {}
-
-        def table_of(value_set) -> str:
-            text = tables.get(id(value_set))
-            if text is None:
-                text = tables[id(value_set)] = str(sections.value_table(value_set))
-            return text
-
+        table_of = rendered_once(lambda value_set: sections.value_table(value_set))
         sections = env.get_template("rst/sections.j2").make_module({"table_of": table_of})
         run_record = model.by_name.get("kvm_run")
         run = run_record if isinstance(run_record, Record) else None

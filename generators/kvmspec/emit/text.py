@@ -326,6 +326,20 @@ def c_declarations(fields, release=None) -> list[list[Field]]:
     return lines
 
 
+def rendered_once(render: Any) -> Any:
+    """render (a template's macro) as a function that renders each object once in a
+    run, by identity: what several sections or pages print the same (a value set's
+    table, an ioctl's doc) is then made once and reused."""
+    done: dict[int, str] = {}
+
+    def once(obj: Any) -> str:
+        text = done.get(id(obj))
+        if text is None:
+            text = done[id(obj)] = str(render(obj))
+        return text
+    return once
+
+
 def abi_names() -> list[str]:
     return [abi.name for abi in ABIS]
 
