@@ -24,6 +24,10 @@ _VERSIONS: dict = {}   # Version.parse's: text -> Version
 VERSION_PATTERN = r"^(2\.6\.[0-9]+|[3-9]\.[0-9]+|[1-9][0-9]\.[0-9]+)$"
 
 
+# The text of each release, by its parts (Version.release): made once.
+_RELEASE_TEXTS: dict[tuple[int, ...], str] = {}
+
+
 @value_type(order=True)
 class Version:
     """A mainline kernel release ("6.1", "2.6.32")."""
@@ -39,7 +43,10 @@ class Version:
 
     @property
     def release(self) -> str:
-        return ".".join(str(p) for p in self.parts)
+        text = _RELEASE_TEXTS.get(self.parts)   # outputs print a few dozen releases thousands of times
+        if text is None:
+            text = _RELEASE_TEXTS[self.parts] = ".".join(map(str, self.parts))
+        return text
 
     def __str__(self) -> str:
         return self.release

@@ -33,16 +33,11 @@ def arrivals(model: Model) -> Callable[[object, str], str]:
     since unless it names a later one) and the first release that had KVM on that
     architecture (an item older than riscv's port reached riscv with the port)."""
     ports = first_arch_releases(model)
-    texts: dict[int, str] = {}   # a few dozen releases, written thousands of times
 
     def arrival(item, arch: str) -> str:
         own = item.since_on(arch) or item.since
         port = ports.get(arch)
-        release = port if port is not None and own.parts < port.parts else own
-        text = texts.get(id(release))
-        if text is None:
-            text = texts[id(release)] = release.release
-        return text
+        return (port if port is not None and own.parts < port.parts else own).release
     return arrival
 
 

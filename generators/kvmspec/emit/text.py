@@ -240,23 +240,9 @@ def arch_releases(item: "Item | NamedValue") -> str:
 UNRELEASED = "not yet released"
 
 
-# The text of each release, by its parts: str() of a Version joins its parts
-# anew each time, and the documentation prints a few dozen releases thousands
-# of times.
-_RELEASE_TEXT: dict[tuple[int, ...], str] = {}
-
-
-def release_text(v: Version) -> str:
-    """str(v), made once for each release."""
-    text = _RELEASE_TEXT.get(v.parts)
-    if text is None:
-        text = _RELEASE_TEXT[v.parts] = str(v)
-    return text
-
-
 def since(item: Item | Field) -> str:
     v: Version | None = item.since
-    return release_text(v) if v is not None else ""
+    return v.release if v is not None else ""
 
 
 @jinja2.pass_environment
@@ -266,7 +252,7 @@ def release_of(env: jinja2.Environment, item: Item | Field) -> str:
     v: Version | None = item.since
     if v is None:
         return ""
-    text = _RELEASE_TEXT.get(v.parts) or release_text(v)
+    text = v.release
     released: Version | None = env.globals.get("released")
     if released is not None and v.parts > released.parts:
         return f"{text} ({UNRELEASED})"
